@@ -4,13 +4,14 @@
 
 # %% ../nbs/33_runs.ipynb 2
 from __future__ import annotations
-import datetime as dt
+import datetime as dt, os
 from pathlib import Path
 from typing import Iterable
-from .core import SportbenchError, bundled_data, get_logger
+from .core import SportbenchError, bundled_data, get_logger, home_path
 
 # %% auto 0
-__all__ = ['log', 'jobs_dir', 'list_jobs', 'job_path', 'parse_params', 'check_params', 'JobFailed', 'run_job']
+__all__ = ['log', 'jobs_dir', 'list_jobs', 'job_path', 'parse_params', 'check_params', 'JobFailed', 'run_job', 'mlflow_uri',
+           'mlflow_experiment']
 
 # %% ../nbs/33_runs.ipynb
 log = get_logger("runs")
@@ -69,3 +70,15 @@ def run_job(job: str, params: dict | None = None, runs_dir="runs", progress: boo
     try: pm.execute_notebook(str(job_path(job)), str(out), parameters=params, progress_bar=progress, kernel_name="python3", cwd=str(Path.cwd()))
     except pm.PapermillExecutionError as e: raise JobFailed(name, out, e.cell_index, e.ename, e.evalue) from None
     return out
+
+# %% ../nbs/33_runs.ipynb
+def mlflow_uri() -> str:
+    "The MLflow tracking URI: `$MLFLOW_TRACKING_URI`, else a SQLite store under the sportbench home."
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home_path('mlflow') / 'mlflow.db'}"
+
+def mlflow_experiment(name: str) -> str:
+    "Point MLflow at sportbench's store and return the id of experiment `name`, created if needed."
+    import mlflow
+    mlflow.set_tracking_uri(mlflow_uri())
+    if exp := mlflow.get_experiment_by_name(name): return exp.experiment_id
+    return mlflow.create_experiment(name, artifact_location=(home_path("mlflow", "artifacts") / name).as_uri())
