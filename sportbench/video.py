@@ -123,6 +123,13 @@ def _frame_sample(fo, path, info, n, match_id, clip_id, tags):
     return fo.Sample(filepath=str(path), match_id=match_id, clip_id=clip_id, frame_number=n,
                      timestamp=info.timestamp(n), source_video=str(Path(info.path).resolve()), tags=list(tags))
 
+def _frames_dir(path, clip_id: str) -> Path:
+    "Where a video's decoded frames are kept: one folder per clip and version of the file (path, size, mtime)."
+    import hashlib
+    st = Path(path).stat()
+    key = hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:8]
+    return home_path("frames", f"{clip_id}-{key}")
+
 def ingest_video(dataset, path, frame_numbers: Iterable[int] | None = None, step: int | None = None,
                  match_id: str | None = None, clip_id: str | None = None, image_format: str = "jpg",
                  jpeg_quality: int = 95, out_dir=None, tags: Iterable[str] = ()) -> list[str]:
@@ -133,7 +140,7 @@ def ingest_video(dataset, path, frame_numbers: Iterable[int] | None = None, step
     info = probe_video(path)
     clip_id = clip_id or Path(path).stem
     frames = list(frame_numbers) if frame_numbers is not None else sample_every(info.n_frames, step or 1)
-    out_dir = Path(out_dir) if out_dir else home_path("frames", clip_id)
+    out_dir = Path(out_dir) if out_dir else _frames_dir(path, clip_id)
     out = {n: out_dir / f"{n:06d}.{image_format}" for n in frames}
     missing = [n for n in frames if not out[n].exists()]
     for n, rgb in tqdm(read_frames(path, missing, info), total=len(missing), desc=f"decode {clip_id}", leave=False):
