@@ -23,10 +23,10 @@ log = get_logger("formats")
 
 # %% ../nbs/03_formats.ipynb
 def parse_class_map(spec: str | dict | None) -> dict[str, str | None]:
-    "A class map from 'goalkeeper=player,referee=-' (a '-' drops the class) or a dict."
+    "A class map from 'goalkeeper=player,referee=-' or 'goalkeeper:player,referee:-' (a '-' drops the class) or a dict."
     if not spec: return {}
     if isinstance(spec, dict): return dict(spec)
-    pairs = [p.split("=") for p in spec.split(",") if p.strip()]
+    pairs = [re.split("[=:]", p) for p in spec.split(",") if p.strip()]
     if any(len(p) != 2 for p in pairs): raise ValueError(f"class map {spec!r}: expected 'source=target' pairs")
     return {s.strip(): (None if t.strip() in ("-", "") else t.strip()) for s, t in pairs}
 
@@ -78,6 +78,7 @@ def check_yolo_labels(txt_path, n_classes: int, tol: float = 1e-3) -> int:
 # %% ../nbs/03_formats.ipynb
 def _yolo_split_dirs(root: Path, splits) -> list[tuple[str, Path, Path]]:
     "(split, images dir, labels dir) in the Roboflow (`split/images`) or Ultralytics (`images/split`) layout."
+    if not root.is_dir(): raise BadInputError(root, "no such YOLO folder")
     if (root / "images").is_dir():
         names = splits or sorted(d.name for d in (root / "images").iterdir() if d.is_dir())
         return [(s, root / "images" / s, root / "labels" / s) for s in names] or [(".", root / "images", root / "labels")]
