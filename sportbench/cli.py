@@ -56,6 +56,47 @@ def _ingest_synth(ds, args):
     synth.ingest_match(ds, synth.write_match(synth.generate_match(cfg), home_path("synth")), step=args.every)
 
 # %% ../nbs/90_cli.ipynb
+def _events(args):
+    from sportbench.detect import load_detector
+    detector = load_detector(args.weights or None)
+    if args.action == "samples":
+        from sportbench.events import build_samples
+        print(json.dumps(build_samples(args.video, args.labels, args.out, detector, label=args.label, negative_ratio=args.negative_ratio,
+                                       guard_frames=args.guard_frames, window=args.window, batch_size=args.batch_size,
+                                       optimize=args.optimize, threshold=args.threshold, game=args.game, seed=args.seed), indent=2, default=str))
+        return
+    from sportbench import spotting
+    game = args.game or Path(args.video).stem
+    preds = spotting.load_spotter(args.spotter).predict(args.video, detector, game=game)
+    print(f"predictions: {spotting.write_soccernet_predictions(preds, args.out, game=game)}")
+    if args.labels:
+        from sportbench.events import load_event_labels
+        labels = load_event_labels(args.labels, game=args.game)
+        scores = spotting.evaluate_spotting(labels, preds, sorted(set(preds["label"])))
+        print(json.dumps(scores, indent=2, default=str))
+        if args.report: print(f"report: {spotting.spotting_report(args.video, labels, preds, args.report, scores)}")
+
+def _add_events(sub):
+    ev = sub.add_parser("events", help="event samples (e.g. headers) and temporal event spotting")
+    ev.add_argument("action", choices=["samples", "spot"])
+    ev.add_argument("--video", required=True, help="match video")
+    ev.add_argument("--labels", help="event labels (SoccerNet Labels-v2 / ball-action JSON, or a synthetic truth JSON)")
+    ev.add_argument("--weights", help="detector checkpoint (RF-DETR or ball specialist)")
+    ev.add_argument("--out", default="events_out", help="samples: output folder; spot: results_spotting.json path")
+    ev.add_argument("--label", default="header", help="samples: event label of the positives")
+    ev.add_argument("--negative-ratio", type=float, default=3.0, help="samples: negatives per positive")
+    ev.add_argument("--guard-frames", type=int, default=10, help="samples: no negative within this many frames of a positive")
+    ev.add_argument("--window", default="-10:10", help="samples: frame offsets around each centre, e.g. --window=-10:10")
+    ev.add_argument("--batch-size", type=int, default=4, help="samples: frames per detector call")
+    ev.add_argument("--optimize", action="store_true", help="samples: the fastest inference path available")
+    ev.add_argument("--threshold", type=float, default=0.3, help="samples: detection confidence threshold")
+    ev.add_argument("--game", help="which game of a multi-game label file")
+    ev.add_argument("--seed", type=int, default=0, help="samples: seed of the negatives")
+    ev.add_argument("--spotter", help="spot: a trained spotter checkpoint")
+    ev.add_argument("--report", help="spot: write an HTML page of labelled vs predicted events")
+    ev.set_defaults(func=_events)
+
+# %% ../nbs/90_cli.ipynb
 def _run(args):
     from sportbench.runs import JobFailed, parse_params, run_job
     try: out = run_job(args.job, parse_params(args.param or []), runs_dir=args.runs_dir)
@@ -78,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status"])
     db.set_defaults(func=_db)
     _add_ingest(sub)
+    _add_events(sub)
     for name, func, hlp in [("run", _run, "run a job notebook through papermill"), ("demo", _demo, "run the main job (loop) on bundled data")]:
         r = sub.add_parser(name, help=hlp)
         if name == "run": r.add_argument("job", help="job name (see `sportbench jobs`) or a notebook path")

@@ -553,7 +553,7 @@ def draw_part(img: np.ndarray, part: tuple, offset: tuple = (0, 0), colour=None)
     else:
         x0, y0, alpha = geom[0] - ox, geom[1] - oy, geom[2]
         h, w = img.shape[:2]
-        a = alpha[max(0, -y0):h - y0, max(0, -x0):w - x0][..., None]
+        a = alpha[max(0, -y0):max(0, h - y0), max(0, -x0):max(0, w - x0)][..., None]  # a negative stop would wrap round
         region = img[max(0, y0):max(0, y0) + a.shape[0], max(0, x0):max(0, x0) + a.shape[1]]
         region[:] = np.rint(region * (1 - a) + np.asarray(colour, np.float32) * a).astype(img.dtype)
 
