@@ -48,3 +48,13 @@ def shared_or_skip(*parts):
     path = shared_data(*parts)
     if path is None: pytest.skip(f"needs ../shared/data/{'/'.join(parts)} (not present beside this checkout)")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    "One torch thread for tiny models: on a busy 2-core machine OpenMP threads spin-wait on each other."
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,13 +13,7 @@ CLASSES = ["ball", "goalkeeper", "player", "referee"]
 TH = 0.02  # a from-scratch RF-DETR scores near its 1% class prior
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    "One torch thread: on shared, busy cores OpenMP threads spin-wait on each other and a forward pass takes several times longer."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_detector(batch_size=4):

@@ -94,14 +94,6 @@ def test_killed_run_resumes_to_the_same_samples(synth_video, tmp_path):
     for p in whole.glob("*_s.npy"): assert np.array_equal(np.load(p), np.load(killed / p.name))
 
 
-@pytest.fixture
-def one_torch_thread():
-    "A tiny model on a shared CPU: more threads only spin."
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_any_detector_drives_it_rfdetr_from_scratch(synth_video, tmp_path, one_torch_thread):
