@@ -4,14 +4,14 @@
 
 # %% ../nbs/33_runs.ipynb 2
 from __future__ import annotations
-import datetime as dt, os
+import datetime as dt, hashlib, itertools, json, os
 from pathlib import Path
 from typing import Iterable
-from .core import SportbenchError, bundled_data, get_logger, home_path
+from .core import SportbenchError, atomic_write, bundled_data, get_logger, home_path
 
 # %% auto 0
-__all__ = ['log', 'jobs_dir', 'list_jobs', 'job_path', 'parse_params', 'check_params', 'JobFailed', 'run_job', 'mlflow_uri',
-           'mlflow_experiment']
+__all__ = ['log', 'TAGS_ENV', 'jobs_dir', 'list_jobs', 'job_path', 'parse_params', 'check_params', 'JobFailed', 'run_job',
+           'mlflow_uri', 'mlflow_experiment', 'mlflow_tags', 'grid_combinations', 'sweep_id', 'sweep', 'sweep_summary']
 
 # %% ../nbs/33_runs.ipynb
 log = get_logger("runs")
@@ -82,3 +82,66 @@ def mlflow_experiment(name: str) -> str:
     mlflow.set_tracking_uri(mlflow_uri())
     if exp := mlflow.get_experiment_by_name(name): return exp.experiment_id
     return mlflow.create_experiment(name, artifact_location=(home_path("mlflow", "artifacts") / name).as_uri())
+
+# %% ../nbs/33_runs.ipynb
+TAGS_ENV = "SPORTBENCH_RUN_TAGS"
+
+def mlflow_tags() -> dict[str, str]:
+    "The MLflow tags a job's runs should carry, as set by its caller in `$SPORTBENCH_RUN_TAGS` (a JSON object)."
+    return {str(k): str(v) for k, v in json.loads(os.environ.get(TAGS_ENV) or "{}").items()}
+
+# %% ../nbs/33_runs.ipynb
+def grid_combinations(grid: dict[str, list]) -> list[dict]:
+    "Every combination of a grid of values, in the grid's key order."
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(list(grid[k]) for k in keys))]
+
+def sweep_id(job: str, grid: dict, base_params: dict | None = None) -> str:
+    "A short id naming a sweep (its job, grid and fixed parameters)."
+    text = json.dumps([Path(job).stem, grid, base_params or {}], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+def _ledger_path(runs_dir, job: str, sid: str) -> Path:
+    return Path(runs_dir) / "sweeps" / f"{Path(job).stem}-{sid}.json"
+
+# %% ../nbs/33_runs.ipynb
+def sweep(job: str, grid: dict[str, list], base_params: dict | None = None, runs_dir="runs", progress: bool = True):
+    "Run `job` over every combination of `grid` (skipping those a previous run of this sweep finished); returns the summary table."
+    base, grid = dict(base_params or {}), {k: list(v) for k, v in grid.items()}
+    check_params(job, {**base, **grid})
+    sid = sweep_id(job, grid, base)
+    ledger_path = _ledger_path(runs_dir, job, sid)
+    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {"job": Path(job).stem, "grid": grid, "base": base, "done": {}}
+    failed = {}
+    for combo in grid_combinations(grid):
+        key = json.dumps(combo, sort_keys=True)
+        if key in ledger["done"]: log.info("sweep %s: %s already finished", sid, key); continue
+        os.environ[TAGS_ENV] = json.dumps({"sportbench.sweep": sid, "sportbench.sweep_params": key})
+        try: out = run_job(job, {**base, **combo}, runs_dir=runs_dir, progress=progress)
+        except JobFailed as e: failed[key] = str(e); log.error("sweep %s: %s failed: %s", sid, key, e); continue
+        finally: os.environ.pop(TAGS_ENV, None)
+        ledger["done"][key] = {"params": combo, "notebook": str(out), "finished": dt.datetime.now().isoformat(timespec="seconds")}
+        with atomic_write(ledger_path, "w") as f: json.dump(ledger, f, indent=1)
+    return sweep_summary(ledger, sid, failed)
+
+# %% ../nbs/33_runs.ipynb
+def _sweep_runs(sid: str):
+    "MLflow runs tagged with sweep `sid` (all experiments), as mlflow.search_runs' table."
+    import mlflow
+    mlflow.set_tracking_uri(mlflow_uri())
+    return mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.`sportbench.sweep` = '{sid}'")
+
+def sweep_summary(ledger: dict, sid: str, failed: dict | None = None):
+    "A table of a sweep's combinations, their status and notebook, and their MLflow runs' metrics."
+    import pandas as pd
+    runs, rows = _sweep_runs(sid), []
+    metric_cols = [c for c in runs.columns if c.startswith("metrics.")]
+    for combo in grid_combinations(ledger["grid"]):
+        key = json.dumps(combo, sort_keys=True)
+        done, row = ledger["done"].get(key), dict(combo)
+        row["status"] = "finished" if done else "failed" if key in (failed or {}) else "not run"
+        row["notebook"] = done["notebook"] if done else ""
+        mine = runs[runs["tags.sportbench.sweep_params"] == key] if len(runs) else runs
+        if len(mine): row |= {"mlflow_run": mine.iloc[0]["run_id"], **{c[8:]: mine.iloc[0][c] for c in metric_cols}}
+        rows.append(row)
+    return pd.DataFrame(rows)
