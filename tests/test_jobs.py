@@ -21,7 +21,7 @@ def test_every_parameter_is_declared_to_papermill(job):
 
 def test_loop_job_builds_the_dataset(tmp_path, dataset_name):
     res = subprocess.run([SPORTBENCH, "run", "loop", "-p", "dataset", dataset_name, "-p", "synth_seconds", "2",
-                          "-p", "synth_every", "10", "--runs-dir", str(tmp_path)], capture_output=True, text=True,
+                          "-p", "synth_every", "10", "-p", "budget", "4", "--runs-dir", str(tmp_path)], capture_output=True, text=True,
                          env=os.environ.copy(), timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     out = Path(res.stdout.split("executed notebook: ")[1].strip())
@@ -30,7 +30,19 @@ def test_loop_job_builds_the_dataset(tmp_path, dataset_name):
     ds = fo.load_dataset(dataset_name)
     assert len(ds.match_tags("synthetic")) == 5 and len(ds.match_tags("synthetic", bool=False)) == 24
     for split in ("train", "val", "test"): assert len(ds.match_tags(split)) > 0
-    assert "loop finished" in out.read_text()
+    pool = ds.match_tags("train")
+    assert len(pool.exists("pred_loop")) == len(pool) and not len(ds.match_tags("train", bool=False).exists("pred_loop"))
+    reviewed = ds.match_tags("annotated")
+    assert len(reviewed) == min(4, len(pool)) and len(reviewed.match_tags("train")) == len(reviewed)  # the budget, from the pool only
+    assert len(pool.exists("ground_truth")) == len(reviewed)  # the reviewer labelled what was picked, nothing else
+    assert len(ds.match_tags("test").exists("pred_trained")) == len(ds.match_tags("test"))
+    text = out.read_text()
+    assert "loop finished" in text and "test matches: mAP@0.5" in text
+    import mlflow
+    from sportbench.runs import mlflow_uri
+    mlflow.set_tracking_uri(mlflow_uri())
+    runs = mlflow.search_runs(experiment_names=["sportbench-train"])
+    assert len(runs) and runs["metrics.train/loss"].notna().any()  # per-epoch metrics of the loop's training
 
 
 def test_failing_job_exits_nonzero_naming_the_cell(tmp_path):
