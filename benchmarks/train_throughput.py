@@ -46,7 +46,9 @@ def _install(clock):
 def _config(epochs: int):
     from sportbench.config import load_config
     from sportbench.core import bundled_data
-    cfg = load_config(bundled_data().parent / "configs" / "tiny_cpu.yaml", {"data.max_images": {"train": 12, "val": 4, "test": 0}})
+    # resume points at epoch ends only (the default): the tiny config also saves one every 2 steps, for the kill-and-resume test
+    cfg = load_config(bundled_data().parent / "configs" / "tiny_cpu.yaml", {"data.max_images": {"train": 12, "val": 4, "test": 0},
+                                                                           "checkpoints.resume_every_steps": 0})
     return cfg.model_copy(update={"phases": [cfg.phases[1].model_copy(update={"epochs": epochs, "lr_scale": 1.0})]})
 
 

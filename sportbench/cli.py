@@ -135,13 +135,13 @@ def _add_evaluate(sub):
 # %% ../nbs/90_cli.ipynb
 def _app(args):
     from sportbench.review import launch_app
-    session = launch_app(args.dataset, view=args.view, port=args.port, address=args.address, remote=args.remote, tagged=args.tagged)
+    session = launch_app(args.name, view=args.view, port=args.port, address=args.address, remote=args.remote, tagged=args.tagged)
     print(f"FiftyOne App: {session.url} (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt): session.wait(-1)
 
 def _add_app(sub):
     app = sub.add_parser("app", help="open the FiftyOne App on a dataset (local or remote)")
-    app.add_argument("--dataset", required=True, help="dataset name")
+    app.add_argument("--name", required=True, help="dataset name")
     app.add_argument("--view", help="a saved view of the dataset (e.g. ball_band)")
     app.add_argument("--tagged", help="only frames with this tag (e.g. review)")
     app.add_argument("--port", type=int, default=5151)
@@ -154,7 +154,14 @@ def _run(args):
     from sportbench.runs import JobFailed, parse_params, run_job
     try: out = run_job(args.job, parse_params(args.param or []), runs_dir=args.runs_dir)
     except JobFailed as e: print(e, file=sys.stderr); return 1
+    if summary := _last_printed(out): print(summary)
     print(f"executed notebook: {out}")
+
+def _last_printed(notebook) -> str:
+    "What the last code cell of an executed notebook printed: a job's summary."
+    import nbformat
+    cells = [c for c in nbformat.read(notebook, 4).cells if c.cell_type == "code"]
+    return "".join(o.get("text", "") for o in (cells[-1].outputs if cells else []) if o.output_type == "stream" and o.name == "stdout").rstrip()
 
 def _sweep(args):
     "Run a job over every combination of `--grid key=a,b,c ...`; print the summary table; exit 1 if a combination failed."

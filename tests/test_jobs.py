@@ -38,6 +38,7 @@ def test_loop_job_builds_the_dataset(tmp_path, dataset_name):
     assert len(ds.match_tags("test").exists("pred_trained")) == len(ds.match_tags("test"))
     text = out.read_text()
     assert "loop finished" in text and "test matches: mAP@0.5" in text
+    assert "test matches: mAP@0.5" in res.stdout  # the command prints the job's summary too
     import mlflow
     from sportbench.runs import mlflow_uri
     mlflow.set_tracking_uri(mlflow_uri())
