@@ -22,3 +22,14 @@ def write_numbered_video(path, n=90, fps=25, size=(192, 108), gop=15, bframes=2,
 def decode_all(path):
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def bundled_sample_dataset(prefix: str):
+    "A fresh FiftyOne dataset (unique name starting `prefix`) holding the bundled real sample with its YOLO truth."
+    import uuid
+    from sportbench.core import bundled_data
+    from sportbench.formats import import_yolo
+    from sportbench.store import get_dataset
+    ds = get_dataset(f"{prefix}-{uuid.uuid4().hex[:6]}")
+    import_yolo(ds, bundled_data("football_players_sample"))
+    return ds

@@ -3,18 +3,15 @@ import os, re, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np
 import pytest
+from helpers import bundled_sample_dataset
 
 
 @pytest.fixture(scope="module")
 def frames():
     "The bundled real sample with its truth, and a model's boxes in `pred_m` (jittered truth, unsure balls, a ghost ball)."
-    import uuid
-    from sportbench.core import bundled_data
-    from sportbench.formats import import_yolo
-    from sportbench.store import connect, get_dataset
+    from sportbench.store import connect
     fo = connect()
-    ds = get_dataset(f"t-review-{uuid.uuid4().hex[:6]}")
-    import_yolo(ds, bundled_data("football_players_sample"))
+    ds = bundled_sample_dataset("t-review")
     rng = np.random.default_rng(2)
     preds = []
     for t in ds.values("ground_truth"):

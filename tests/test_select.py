@@ -1,6 +1,7 @@
 """Active-learning selection on real frames: what a person reviewing gets is what the strategy promised."""
 import numpy as np
 import pytest
+from helpers import bundled_sample_dataset
 
 STRATEGIES = ("ball_band", "ball_first", "least_confidence", "margin", "entropy", "diversity", "hybrid", "random")
 
@@ -17,13 +18,9 @@ def _predictions(fo, truth, rng):
 @pytest.fixture(scope="module")
 def frames():
     "The bundled real sample: truth moved to `truth` (nothing labelled yet), predictions in `pred_m`."
-    import uuid
-    from sportbench.core import bundled_data
-    from sportbench.formats import import_yolo
-    from sportbench.store import connect, get_dataset
+    from sportbench.store import connect
     fo = connect()
-    ds = get_dataset(f"t-select-{uuid.uuid4().hex[:6]}")
-    import_yolo(ds, bundled_data("football_players_sample"))
+    ds = bundled_sample_dataset("t-select")
     ds.clone_sample_field("ground_truth", "truth")
     ds.set_values("ground_truth", [None] * len(ds))
     rng = np.random.default_rng(1)
