@@ -104,6 +104,9 @@ def stop_db(timeout: float = 30) -> bool:
     except ProcessLookupError: pid = None
     deadline = time.monotonic() + timeout
     while pid and time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid: break  # our own child has exited (reaped: no zombie to wait on)
+        except ChildProcessError: pass  # started by another process
         try: os.kill(pid, 0)
         except ProcessLookupError: break
         time.sleep(0.2)
