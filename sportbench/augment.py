@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 from .config import AugmentSection
+from .detect import grass_mask
 
 # %% auto 0
-__all__ = ['Sample', 'read_yolo_sample', 'build_pixel_augment', 'apply_pixel_augment', 'mosaic', 'mixup', 'grass_mask',
-           'crop_objects', 'paste_objects', 'SportsAugment', 'draw_boxes', 'augment_grid']
+__all__ = ['Sample', 'read_yolo_sample', 'build_pixel_augment', 'apply_pixel_augment', 'mosaic', 'mixup', 'crop_objects',
+           'paste_objects', 'SportsAugment', 'draw_boxes', 'augment_grid']
 
 # %% ../nbs/31_augment.ipynb
 @dataclass
@@ -96,12 +97,6 @@ def mixup(a: Sample, b: Sample, rng: np.random.Generator) -> Sample:
     return Sample(image, np.concatenate([a.boxes, b.boxes * [w / bw, h / bh, w / bw, h / bh]]), np.concatenate([a.labels, b.labels]))
 
 # %% ../nbs/31_augment.ipynb
-def grass_mask(image: np.ndarray) -> np.ndarray:
-    "Boolean mask of pitch-green pixels (OpenCV HSV hue 30-90, some saturation and brightness)."
-    import cv2
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
-    return (hsv[..., 0] >= 30) & (hsv[..., 0] <= 90) & (hsv[..., 1] >= 50) & (hsv[..., 2] >= 40)
-
 def crop_objects(sample: Sample, label: int, pad: int = 1) -> list[np.ndarray]:
     "Pixel crops of every box of class `label` (with `pad` pixels around)."
     h, w = sample.image.shape[:2]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import fiftyone.core.labels as fol
 
 # %% auto 0
-__all__ = ['log', 'RFDETR_SIZES', 'Detector', 'to_rgb', 'read_rgb', 'to_fo_detections', 'pretrained_weights_path',
+__all__ = ['log', 'RFDETR_SIZES', 'Detector', 'to_rgb', 'grass_mask', 'read_rgb', 'to_fo_detections', 'pretrained_weights_path',
            'RFDETRDetector', 'check_classes', 'load_rfdetr', 'save_rfdetr', 'register_detector', 'load_detector']
 
 # %% ../nbs/10_detect.ipynb
@@ -45,6 +45,13 @@ def to_rgb(image: np.ndarray, where: str = "image") -> np.ndarray:
     image = _scale_to_uint8(image, where)
     if image.ndim == 2: return np.repeat(image[..., None], 3, axis=2)
     return image[..., :3] if image.shape[2] == 4 else image
+
+# %% ../nbs/10_detect.ipynb
+def grass_mask(image: np.ndarray) -> np.ndarray:
+    "Boolean (H, W) mask of pitch-green pixels of an RGB uint8 frame."
+    import cv2
+    hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+    return (hsv[..., 0] >= 30) & (hsv[..., 0] <= 90) & (hsv[..., 1] >= 50) & (hsv[..., 2] >= 40)
 
 # %% ../nbs/10_detect.ipynb
 def read_rgb(path) -> np.ndarray:

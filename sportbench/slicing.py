@@ -8,7 +8,7 @@ import functools
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 import numpy as np
-from .detect import Detector, load_detector, to_rgb
+from .detect import Detector, grass_mask, load_detector, to_rgb
 
 if TYPE_CHECKING:
     import supervision as sv
@@ -26,11 +26,9 @@ def tile_boxes(height: int, width: int, tile: int = 640, overlap: float = 0.2) -
 
 # %% ../nbs/11_slicing.ipynb
 def grass_share(image: np.ndarray, boxes: np.ndarray, step: int = 4) -> np.ndarray:
-    "Share of grass-green pixels in each tile (HSV hue 30-90, saturation >= 50, value >= 40), on every `step`-th pixel."
+    "Share of grass-green pixels (`detect.grass_mask`) in each tile, on every `step`-th pixel."
     import cv2
-    hsv = cv2.cvtColor(np.ascontiguousarray(to_rgb(image)[::step, ::step]), cv2.COLOR_RGB2HSV)
-    green = (hsv[..., 0] >= 30) & (hsv[..., 0] <= 90) & (hsv[..., 1] >= 50) & (hsv[..., 2] >= 40)
-    sums = cv2.integral(green.astype(np.uint8))
+    sums = cv2.integral(grass_mask(to_rgb(image)[::step, ::step]).astype(np.uint8))
     x0, y0, x1, y1 = (-(-np.asarray(boxes).reshape(-1, 4) // step)).T  # subsampled pixels inside each tile
     inside = sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
     return inside / np.maximum((x1 - x0) * (y1 - y0), 1)
