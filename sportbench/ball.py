@@ -466,9 +466,9 @@ def _train_steps(view, p: dict, experiment: str | None, progress: bool, settings
     return spec, steps
 
 # %% ../nbs/51b_ball_specialist.ipynb
-def train_ball_specialist(view, patch_size: int = 32, width: int = 16, epochs: int = 12, reg_arch: str = "fine", reg_width: int = 8,
-                          reg_epochs: int = 30, verifier_width: int = 8,
-                          verifier_epochs: int = 12, mining_rounds: int = 1, mine_per_frame: int = 24, lr: float = 3e-3, batch_size: int = 256,
+def train_ball_specialist(view, patch_size: int = 32, width: int = 32, epochs: int = 16, reg_arch: str = "fine", reg_width: int = 8,
+                          reg_epochs: int = 30, verifier_width: int = 16,
+                          verifier_epochs: int = 12, mining_rounds: int = 2, mine_per_frame: int = 24, lr: float = 3e-3, batch_size: int = 256,
                           n_jitter: int = 8, n_blob: int = 16, n_person: int = 8, n_random: int = 16, seed: int = 0,
                           experiment: str | None = "sportbench-ball", progress: bool = True, **settings) -> BallSpecialist:
     "Train a ball specialist from scratch on a view's 'train' frames (patches of its 'val' frames validate), tracked in MLflow."
