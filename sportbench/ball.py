@@ -9,19 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 import numpy as np
-from tqdm.auto import tqdm
 from .core import BadInputError, atomic_write
 from .store import GROUND_TRUTH, connect, pred_field
 from .ball_patches import PatchSet, concat_patches, crop_patches, extract_patches, patch_grid
-from .detect import read_rgb, register_detector, to_fo_detections
+from .detect import register_detector
+from .pseudolabel import pseudolabel
 
 # %% auto 0
 __all__ = ['STRIDE', 'ARCHS', 'SETTINGS', 'CHECKPOINT_KIND', 'draw_toy_frame', 'add_toy_frames', 'ball_net', 'fine_net',
            'BallNet', 'to_input', 'net_outputs', 'frame_map', 'augment_batch', 'patch_metrics', 'fit_net',
            'misclassified', 'misclassified_grid', 'Fit', 'train_classifier', 'train_regressor', 'grass_mask',
            'BallSpecialist', 'propose', 'refine', 'dihedral_outputs', 'verify', 'Candidates', 'candidates',
-           'to_detections', 'smooth_track', 'save_ball_specialist', 'load_ball_specialist', 'predict_into',
-           'train_ball_specialist']
+           'to_detections', 'smooth_track', 'save_ball_specialist', 'load_ball_specialist', 'train_ball_specialist']
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def draw_toy_frame(rng: np.random.Generator, size: tuple[int, int] = (320, 192)) -> tuple[np.ndarray, list[float]]:
@@ -272,6 +271,7 @@ class BallSpecialist:
         self.classifier, self.regressor, self.verifier = classifier, regressor, verifier
         self.settings = {**SETTINGS, **settings}
         self.info: dict = {}
+        self.weights: str | None = None  # the checkpoint it was loaded from
 
     def __repr__(self):
         nets = {k: f"{n.arch}/{n.patch_size}/{n.width}" for k, n in self.nets().items()}
@@ -280,6 +280,17 @@ class BallSpecialist:
     def nets(self) -> dict[str, BallNet]:
         "The networks by role."
         return {k: v for k, v in dict(classifier=self.classifier, regressor=self.regressor, verifier=self.verifier).items() if v is not None}
+
+    def with_settings(self, **settings) -> BallSpecialist:
+        "The same networks with some settings changed (say `max_balls=24` to mine false positives)."
+        other = BallSpecialist(self.classifier, self.regressor, self.verifier, **{**self.settings, **settings})
+        other.info, other.weights = self.info, self.weights
+        return other
+
+    def describe(self) -> dict:
+        "What identifies its output, for the provenance `sportbench.pseudolabel` records: networks, settings, checkpoint file."
+        return {"model": "BallSpecialist", "weights": self.weights, "settings": dict(self.settings),
+                "nets": {k: f"{n.arch}/{n.patch_size}/{n.width}" for k, n in self.nets().items()}}
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def propose(spec: BallSpecialist, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -411,22 +422,10 @@ def load_ball_specialist(path, **settings) -> BallSpecialist:
         raise BadInputError(path, f"not a ball specialist checkpoint (kind {ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__!r})")
     nets = {k: _net_from(v) for k, v in ckpt["nets"].items()}
     spec = BallSpecialist(nets["classifier"], nets["regressor"], nets.get("verifier"), **{**ckpt["settings"], **settings})
-    spec.info = ckpt.get("info", {})
+    spec.info, spec.weights = ckpt.get("info", {}), str(path)
     return spec
 
 register_detector(lambda ckpt: ckpt.get("kind") == CHECKPOINT_KIND, load_ball_specialist)
-
-# %% ../nbs/51b_ball_specialist.ipynb
-def predict_into(view, detector, field: str, threshold: float = 0.1, batch_size: int = 4, progress: bool = True, **predict_kwargs) -> int:
-    "Store `detector`'s boxes for every frame of `view` in `field`; returns the number of boxes."
-    ids, paths, n = view.values("id"), view.values("filepath"), 0
-    for i in tqdm(range(0, len(ids), batch_size), desc=f"predicting {field}", disable=not progress):
-        images = [read_rgb(p) for p in paths[i:i + batch_size]]
-        dets = detector.predict(images, threshold, **predict_kwargs)
-        n += sum(len(d) for d in dets)
-        view.set_values(field, dict(zip(ids[i:i + batch_size], [to_fo_detections(d, im.shape[1], im.shape[0], detector.classes)
-                                                                 for d, im in zip(dets, images)])), key_field="id")
-    return n
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def _split_views(view) -> tuple[Any, Any]:
@@ -436,10 +435,10 @@ def _split_views(view) -> tuple[Any, Any]:
         raise BadInputError(getattr(view, "dataset_name", "view"), f"no frames tagged 'train' (tags: {view.count_sample_tags()}); run sportbench.formats.assign_splits first")
     return train, val
 
-def _mine(spec: BallSpecialist, train_view, field: str, p: dict, progress: bool) -> PatchSet:
-    "Hard negatives: the specialist's predictions on training frames that are not the ball."
-    predict_into(train_view, spec, field, threshold=0.0, max_balls=p["mine_per_frame"], progress=progress)
-    return extract_patches(train_view, p["patch_size"], n_jitter=0, n_blob=0, n_person=0, n_random=0, pred_field=field, progress=progress)
+def _mine(spec: BallSpecialist, train_view, run: str, p: dict, progress: bool) -> PatchSet:
+    "Hard negatives: the specialist's predictions (run `run`) on training frames that are not the ball."
+    pseudolabel(train_view, spec.with_settings(max_balls=p["mine_per_frame"]), run, threshold=0.0, overwrite=True, progress=progress)
+    return extract_patches(train_view, p["patch_size"], n_jitter=0, n_blob=0, n_person=0, n_random=0, pred_field=pred_field(run), progress=progress)
 
 @contextlib.contextmanager
 def _timed(steps: dict, name: str):
@@ -459,7 +458,7 @@ def _train_steps(view, p: dict, experiment: str | None, progress: bool, settings
     with _timed(steps, "regressor"): reg = train_regressor(train, val, p["reg_arch"], p["reg_width"], p["reg_epochs"], **fit).net
     spec = BallSpecialist(clf, reg, **settings)
     for r in range(1, p["mining_rounds"] + 1):
-        with _timed(steps, "mining"): train = concat_patches([train, _mine(spec, train_view, pred_field(f"ball_mining_{r}"), p, progress)])
+        with _timed(steps, "mining"): train = concat_patches([train, _mine(spec, train_view, f"ball_mining_{r}", p, progress)])
         with _timed(steps, "classifier"): spec.classifier = train_classifier(train, val, "fcn", p["width"], p["epochs"], run_name=f"ball-classifier-round{r}", **fit).net
     if p["verifier_epochs"]:
         with _timed(steps, "verifier"): spec.verifier = train_classifier(train, val, "fine", p["verifier_width"], p["verifier_epochs"], run_name="ball-verifier", **fit).net

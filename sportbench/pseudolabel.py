@@ -26,7 +26,7 @@ def describe_detector(detector: Detector) -> dict:
     return info
 
 # %% ../nbs/12_pseudolabel.ipynb
-_SAME_RUN = ("model", "weights_sha256", "classes", "resolution", "slicing", "threshold")
+_SAME_RUN = ("model", "weights_sha256", "classes", "resolution", "slicing", "threshold", "settings")
 
 def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -6,10 +6,11 @@ import torch
 from conftest import shared_or_skip
 
 from sportbench.ball import (BallNet, BallSpecialist, Candidates, add_toy_frames, fit_net, frame_map, load_ball_specialist,
-                             net_outputs, predict_into, smooth_track, train_ball_specialist, STRIDE)
+                             net_outputs, smooth_track, train_ball_specialist, STRIDE)
 from sportbench.ball_patches import away_from_balls, ball_boxes, box_centres, crop_patches, extract_patches
 from sportbench.core import BadInputError, bundled_data
 from sportbench.formats import assign_splits, import_yolo
+from sportbench.pseudolabel import pseudolabel
 from sportbench.store import get_dataset
 
 torch.set_num_threads(1)  # the CPU is shared: one thread per process is faster than two fighting
@@ -147,11 +148,16 @@ def test_checkpoint_round_trip_gives_identical_predictions(toy, specialist, tmp_
     assert load_ball_specialist(path, max_balls=2).settings["max_balls"] == 2
 
 
-def test_predict_into_stores_fiftyone_boxes(toy, specialist):
+def test_pseudolabelling_with_the_specialist_records_its_checkpoint_and_settings(toy, specialist, tmp_path):
     view = toy.match_tags("val")
-    n = predict_into(view, specialist, "pred_ball_check", threshold=0.0, progress=False)
-    assert n == len(view)
+    spec = load_ball_specialist(specialist.save(tmp_path / "ball.pt"))
+    summary = pseudolabel(view, spec, "ball_check", threshold=0.0, progress=False, overwrite=True)
+    assert summary["status"] == "complete" and summary["written"] == len(view)
     assert view.count("pred_ball_check.detections") == len(view) and view.distinct("pred_ball_check.detections.label") == ["ball"]
+    run = view.get_run_info("ball_check").config
+    assert run.model == "BallSpecialist" and run.weights_sha256 and run.settings["max_balls"] == 1
+    with pytest.raises(Exception, match="other settings"):  # resuming with other settings would mix two models' boxes
+        pseudolabel(view, spec.with_settings(max_balls=3), "ball_check", threshold=0.0, progress=False)
 
 
 def test_temporal_smoothing_keeps_the_ball_through_a_lookalike():
