@@ -11,13 +11,14 @@ import numpy as np
 from tqdm.auto import tqdm
 from .core import BadInputError, get_logger
 from .select import ANNOTATED_TAG, STRATEGIES, select_frames
-from .store import GROUND_TRUTH, connect
+from .pseudolabel import pseudolabel
+from .store import GROUND_TRUTH, connect, pred_field
 
 # %% auto 0
 __all__ = ['log', 'SIMULATED_TAG', 'TEST_TAG', 'TRUTH_FIELD', 'NEEDS_PREDICTIONS', 'hide_truth', 'reveal_truth', 'load_small',
            'centre_targets', 'decode_centres', 'HeatmapDetector', 'HeatmapLearner', 'BallSpecialistLearner',
-           'make_learner', 'predict_into', 'ALConfig', 'evaluate_detector', 'run_strategy', 'run_experiment',
-           'compare_table', 'plot_curves', 'add_synthetic_match', 'prepare_experiment']
+           'make_learner', 'ALConfig', 'evaluate_detector', 'run_strategy', 'run_experiment', 'compare_table',
+           'plot_curves', 'add_synthetic_match', 'prepare_experiment']
 
 # %% ../nbs/23_al_experiment.ipynb
 log = get_logger("al")
@@ -216,16 +217,6 @@ def make_learner(name: str = "heatmap", **params):
     if not attr: raise ValueError(f"learner must be 'heatmap' or 'module:attribute', got {name!r}")
     return getattr(importlib.import_module(module), attr)(**params)
 
-def predict_into(view, detector, field: str, threshold: float = 0.01, batch_size: int = 8) -> None:
-    "Run `detector` over `view` and store its boxes as FiftyOne Detections in `field`."
-    from sportbench.detect import read_rgb, to_fo_detections
-    ids, paths = view.values("id"), view.values("filepath")
-    width = getattr(detector, "width", None)
-    for i in range(0, len(ids), batch_size):
-        images = [load_small(p, width) if width else read_rgb(p) for p in paths[i:i + batch_size]]
-        labels = [to_fo_detections(d, im.shape[1], im.shape[0], detector.classes) for d, im in zip(detector.predict(images, threshold), images)]
-        view.set_values(field, dict(zip(ids[i:i + batch_size], labels)), key_field="id")
-
 # %% ../nbs/23_al_experiment.ipynb
 @dataclass
 class ALConfig:
@@ -246,11 +237,11 @@ class ALConfig:
 NEEDS_PREDICTIONS = ("ball_band", "ball_first", "least_confidence", "margin", "entropy", "hybrid")
 
 # %% ../nbs/23_al_experiment.ipynb
-def evaluate_detector(test_view, detector, classes: list[str], field: str = "pred_al", threshold: float = 0.3) -> dict:
-    "Ball and player AP (and AP50) and mAP50 of `detector` on `test_view`."
+def evaluate_detector(test_view, detector, classes: list[str], run: str = "al_test", threshold: float = 0.3) -> dict:
+    "Ball and player AP (and AP50) and mAP50 of `detector` on `test_view` (its predictions in `pred_<run>`)."
     from sportbench.evaluate import evaluate_view
-    predict_into(test_view, detector, field)
-    m = evaluate_view(test_view, field, classes=classes, threshold=threshold)
+    pseudolabel(test_view, detector, run, threshold=0.01, overwrite=True, progress=False)
+    m = evaluate_view(test_view, pred_field(run), classes=classes, threshold=threshold)
     pc = m["per_class"]
     row = {f"{c}_{k}": pc[c][k] for c in classes for k in ("ap50", "ap")} | {"map50": m["map50"], "map50_95": m["map50_95"]}
     return row | {k: m[k] for k in ("ball_recall",) if k in m}
@@ -270,8 +261,9 @@ def _round(work, strategy: str, r: int, cfg: ALConfig, learner, shared: dict) ->
 def _select(work, strategy: str, r: int, cfg: ALConfig, detector) -> list[str]:
     "One round's selection on the unlabelled pool (predicting over it first when the strategy needs it)."
     pool = work.match_tags(TEST_TAG, bool=False)
-    if strategy in NEEDS_PREDICTIONS: predict_into(pool.match_tags(ANNOTATED_TAG, bool=False), detector, "pred_al", cfg.predict_threshold)
-    return select_frames(pool, strategy, cfg.budget, "pred_al" if strategy in NEEDS_PREDICTIONS else None, run=f"{strategy}_{r}",
+    if strategy in NEEDS_PREDICTIONS:
+        pseudolabel(pool.match_tags(ANNOTATED_TAG, bool=False), detector, "al", threshold=cfg.predict_threshold, overwrite=True, progress=False)
+    return select_frames(pool, strategy, cfg.budget, pred_field("al") if strategy in NEEDS_PREDICTIONS else None, run=f"{strategy}_{r}",
                          classes=cfg.classes, band=cfg.band, seed=cfg.seed + r)
 
 # %% ../nbs/23_al_experiment.ipynb
