@@ -126,7 +126,7 @@ def _add_evaluate(sub):
     ev.add_argument("--out", help="also write the metrics JSON to this file")
     ev.add_argument("--split", help="YOLO split to evaluate (default: test, else valid/val; 'all' for every frame)")
     ev.add_argument("--threshold", type=float, default=0.3, help="confidence at which recall and ball measures are counted")
-    ev.add_argument("--class-map", help="model classes onto data classes, e.g. 'goalkeeper=player'")
+    ev.add_argument("--class-map", help="classes renamed in the model's output and in the truth, e.g. 'goalkeeper=player,referee=player' or 'sports ball=ball'")
     ev.add_argument("--keep-dataset", help="keep the FiftyOne dataset of frames and predictions under this name (for the App)")
     ev.add_argument("--report", help="write an HTML error-analysis report (curves, confusion, worst frames) into this folder")
     ev.add_argument("--no-mlflow", action="store_true", help="do not log the metrics to MLflow")

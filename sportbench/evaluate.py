@@ -365,6 +365,13 @@ def _predict_into(view, detector, run: str, threshold: float, batch_size: int, c
     if cmap := parse_class_map(class_map): view.set_values(pred_field(run), [apply_class_map(d, cmap) for d in view.values(pred_field(run))])
     return pred_field(run)
 
+def _map_truth(view, classes: list[str], class_map) -> list[str]:
+    "Rename (or drop) the truth's labels by `class_map` as the model's are; returns the data's classes after it."
+    from sportbench.formats import apply_class_map, parse_class_map
+    if not (cmap := parse_class_map(class_map)): return classes
+    view.set_values(GROUND_TRUTH, [apply_class_map(d, cmap) for d in view.values(GROUND_TRUTH)])
+    return list(dict.fromkeys(cmap.get(c, c) for c in classes if cmap.get(c, c) is not None))
+
 def _shared_classes(classes: list[str], detector, class_map, weights) -> list[str]:
     "The data's classes the model predicts (after `class_map`); raises if there are none."
     from sportbench.formats import parse_class_map
@@ -401,6 +408,7 @@ def evaluate_folder(data_dir, weights, sliced: bool | dict = False, out=None, sp
     ds.persistent = bool(dataset_name)             # a scratch dataset is also cleaned up by FiftyOne if this process dies
     try:
         classes, split = import_folder(ds, data_dir, split)
+        classes = _map_truth(ds, classes, class_map)
         shared = _shared_classes(classes, detector, class_map, weights)
         field = _predict_into(ds, detector, _run_name(weights, bool(sliced)), predict_threshold, batch_size, class_map)
         metrics = dict(evaluate_view(ds, field, classes=shared, threshold=threshold, curves=curves),

@@ -167,6 +167,15 @@ def test_coco_folder_and_class_map(tmp_path):
     assert unmapped["classes"] == ["goalkeeper", "referee"] and "ball_recall" not in unmapped
 
 
+def test_class_map_merges_the_same_classes_in_the_truth():
+    "goalkeeper=player,referee=player scores every person as a player on both sides: a perfect model stays perfect."
+    from sportbench.evaluate import evaluate_folder
+    people = sum(line.split()[0] in ("1", "2", "3") for f in (SAMPLE / "test" / "labels").glob("*.txt") for line in f.read_text().splitlines())
+    got = evaluate_folder(SAMPLE, TruthDetector(), class_map="goalkeeper=player,referee=player", log_mlflow=False)
+    assert got["classes"] == ["ball", "player"]
+    assert got["per_class"]["player"]["n_true"] == people and got["map50"] == pytest.approx(1.0)
+
+
 def test_error_views_on_the_sample(dataset):
     "Ghost balls, missed fast / occluded balls and missed players in clusters are saved views holding exactly those boxes."
     from fiftyone import ViewField as F
