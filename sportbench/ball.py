@@ -273,9 +273,7 @@ class BallSpecialist:
         self.info: dict = {}
         self.weights: str | None = None  # the checkpoint it was loaded from
 
-    def __repr__(self):
-        nets = {k: f"{n.arch}/{n.patch_size}/{n.width}" for k, n in self.nets().items()}
-        return f"BallSpecialist({nets}, {self.settings})"
+    def __repr__(self): return f"BallSpecialist({self.describe()['nets']}, {self.settings})"
 
     def nets(self) -> dict[str, BallNet]:
         "The networks by role."

@@ -341,19 +341,21 @@ def _coco_files(root: Path, split: str | None) -> tuple[Path, Path]:
                               "or annotations/*.json + images/)")
 
 # %% ../nbs/40_evaluate.ipynb
-def import_folder(dataset, data_dir, split: str | None = None) -> tuple[list[str], str]:
-    "Add a YOLO folder's `split` (default test, else valid/val; 'all' for all) or a COCO folder to `dataset`; returns its classes and split."
-    from sportbench.formats import import_coco, import_yolo, read_yolo_classes
-    root = Path(data_dir)
+def import_folder(dataset, data_dir, split: str | None = None, class_map=None) -> tuple[list[str], str]:
+    "Add a YOLO folder's `split` (default test, else valid/val; 'all' for all) or a COCO folder to `dataset`, labels renamed by `class_map`; returns its classes (renamed) and split."
+    from sportbench.formats import import_coco, import_yolo, parse_class_map, read_yolo_classes
+    root, cmap = Path(data_dir), parse_class_map(class_map)
     if not root.is_dir(): raise BadInputError(root, "no such folder")
     if any((root / n).exists() for n in ("data.yaml", "dataset.yaml")):
         have = [s for s in ("test", "valid", "val") if (root / s / "images").is_dir() or (root / "images" / s).is_dir()]
         split = split or (have[0] if have else "all")
-        import_yolo(dataset, root, splits=None if split == "all" else [split])
-        return read_yolo_classes(root), split
-    labels, images = _coco_files(root, split)
-    import_coco(dataset, labels, images)
-    return [c["name"] for c in sorted(json.loads(labels.read_text())["categories"], key=lambda c: c["id"])], split or images.name
+        import_yolo(dataset, root, splits=None if split == "all" else [split], class_map=cmap)
+        classes = read_yolo_classes(root)
+    else:
+        labels, images = _coco_files(root, split)
+        import_coco(dataset, labels, images, class_map=cmap)
+        classes, split = [c["name"] for c in sorted(json.loads(labels.read_text())["categories"], key=lambda c: c["id"])], split or images.name
+    return list(dict.fromkeys(cmap.get(c, c) for c in classes if cmap.get(c, c) is not None)), split
 
 # %% ../nbs/40_evaluate.ipynb
 def _predict_into(view, detector, run: str, threshold: float, batch_size: int, class_map=None) -> str:
@@ -364,13 +366,6 @@ def _predict_into(view, detector, run: str, threshold: float, batch_size: int, c
     pseudolabel(view, detector, run, threshold=threshold, batch_size=batch_size, overwrite=True)
     if cmap := parse_class_map(class_map): view.set_values(pred_field(run), [apply_class_map(d, cmap) for d in view.values(pred_field(run))])
     return pred_field(run)
-
-def _map_truth(view, classes: list[str], class_map) -> list[str]:
-    "Rename (or drop) the truth's labels by `class_map` as the model's are; returns the data's classes after it."
-    from sportbench.formats import apply_class_map, parse_class_map
-    if not (cmap := parse_class_map(class_map)): return classes
-    view.set_values(GROUND_TRUTH, [apply_class_map(d, cmap) for d in view.values(GROUND_TRUTH)])
-    return list(dict.fromkeys(cmap.get(c, c) for c in classes if cmap.get(c, c) is not None))
 
 def _shared_classes(classes: list[str], detector, class_map, weights) -> list[str]:
     "The data's classes the model predicts (after `class_map`); raises if there are none."
@@ -407,8 +402,7 @@ def evaluate_folder(data_dir, weights, sliced: bool | dict = False, out=None, sp
     ds = get_dataset(dataset_name or f"sportbench-evaluate-{uuid.uuid4().hex[:8]}", overwrite=True)
     ds.persistent = bool(dataset_name)             # a scratch dataset is also cleaned up by FiftyOne if this process dies
     try:
-        classes, split = import_folder(ds, data_dir, split)
-        classes = _map_truth(ds, classes, class_map)
+        classes, split = import_folder(ds, data_dir, split, class_map)   # the truth renamed as the model's labels will be
         shared = _shared_classes(classes, detector, class_map, weights)
         field = _predict_into(ds, detector, _run_name(weights, bool(sliced)), predict_threshold, batch_size, class_map)
         metrics = dict(evaluate_view(ds, field, classes=shared, threshold=threshold, curves=curves),

@@ -8,7 +8,7 @@ from conftest import shared_or_skip
 from sportbench.ball import (BallNet, BallSpecialist, Candidates, add_toy_frames, fit_net, frame_map, load_ball_specialist,
                              net_outputs, smooth_track, train_ball_specialist, STRIDE)
 from sportbench.ball_patches import away_from_balls, ball_boxes, box_centres, crop_patches, extract_patches
-from sportbench.core import BadInputError, bundled_data
+from sportbench.core import BadInputError, SportbenchError, bundled_data
 from sportbench.formats import assign_splits, import_yolo
 from sportbench.pseudolabel import pseudolabel
 from sportbench.store import get_dataset
@@ -156,7 +156,7 @@ def test_pseudolabelling_with_the_specialist_records_its_checkpoint_and_settings
     assert view.count("pred_ball_check.detections") == len(view) and view.distinct("pred_ball_check.detections.label") == ["ball"]
     run = view.get_run_info("ball_check").config
     assert run.model == "BallSpecialist" and run.weights_sha256 and run.settings["max_balls"] == 1
-    with pytest.raises(Exception, match="other settings"):  # resuming with other settings would mix two models' boxes
+    with pytest.raises(SportbenchError, match="other settings"):  # resuming with other settings would mix two models' boxes
         pseudolabel(view, spec.with_settings(max_balls=3), "ball_check", threshold=0.0, progress=False)
 
 
