@@ -16,8 +16,8 @@ from .detect import register_detector
 from .pseudolabel import pseudolabel
 
 # %% auto 0
-__all__ = ['STRIDE', 'ARCHS', 'SETTINGS', 'CHECKPOINT_KIND', 'draw_toy_frame', 'add_toy_frames', 'ball_net', 'fine_net',
-           'BallNet', 'to_input', 'net_outputs', 'frame_map', 'augment_batch', 'patch_metrics', 'fit_net',
+__all__ = ['STRIDE', 'ARCHS', 'SETTINGS', 'CHECKPOINT_KIND', 'RANKER_JITTER', 'draw_toy_frame', 'add_toy_frames', 'ball_net',
+           'fine_net', 'BallNet', 'to_input', 'net_outputs', 'frame_map', 'augment_batch', 'patch_metrics', 'fit_net',
            'misclassified', 'misclassified_grid', 'Fit', 'train_classifier', 'train_regressor', 'grass_mask',
            'BallSpecialist', 'propose', 'refine', 'dihedral_outputs', 'verify', 'Candidates', 'candidates',
            'to_detections', 'smooth_track', 'save_ball_specialist', 'load_ball_specialist', 'train_ball_specialist']
@@ -261,14 +261,14 @@ def grass_mask(image: np.ndarray, dilate: int = 48) -> np.ndarray:
 SETTINGS = dict(max_balls=1, top_k=32, nms_px=12, grass_only=True, tta=True, temporal=False, jump_px=80.0)
 
 class BallSpecialist:
-    "A ball detector from a whole-frame classifier, a regressor and an optional verifier (`Detector` protocol)."
+    "A ball detector from a whole-frame classifier, a regressor, and an optional verifier and ranker (`Detector` protocol)."
     classes = ["ball"]
 
-    def __init__(self, classifier: BallNet, regressor: BallNet, verifier: BallNet | None = None, **settings):
+    def __init__(self, classifier: BallNet, regressor: BallNet, verifier: BallNet | None = None, ranker: BallNet | None = None, **settings):
         if classifier.arch != "fcn" or classifier.n_out != 1: raise ValueError("the classifier must be an 'fcn' BallNet with one output")
         if regressor.n_out != 3: raise ValueError(f"the regressor must have 3 outputs, got {regressor.n_out}")
         if unknown := set(settings) - set(SETTINGS): raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(SETTINGS)}")
-        self.classifier, self.regressor, self.verifier = classifier, regressor, verifier
+        self.classifier, self.regressor, self.verifier, self.ranker = classifier, regressor, verifier, ranker
         self.settings = {**SETTINGS, **settings}
         self.info: dict = {}
         self.weights: str | None = None  # the checkpoint it was loaded from
@@ -277,11 +277,12 @@ class BallSpecialist:
 
     def nets(self) -> dict[str, BallNet]:
         "The networks by role."
-        return {k: v for k, v in dict(classifier=self.classifier, regressor=self.regressor, verifier=self.verifier).items() if v is not None}
+        nets = dict(classifier=self.classifier, regressor=self.regressor, verifier=self.verifier, ranker=self.ranker)
+        return {k: v for k, v in nets.items() if v is not None}
 
     def with_settings(self, **settings) -> BallSpecialist:
         "The same networks with some settings changed (say `max_balls=24` to mine false positives)."
-        other = BallSpecialist(self.classifier, self.regressor, self.verifier, **{**self.settings, **settings})
+        other = BallSpecialist(**self.nets(), **{**self.settings, **settings})
         other.info, other.weights = self.info, self.weights
         return other
 
@@ -315,9 +316,8 @@ def dihedral_outputs(net: BallNet, patches: np.ndarray) -> np.ndarray:
     views = [np.rot90(patches, k, axes=(1, 2))[:, :, ::f] for k in range(4) for f in (1, -1)]
     return net_outputs(net, np.ascontiguousarray(np.concatenate(views))).reshape(8, len(patches), -1).mean(0)
 
-def verify(spec: BallSpecialist, image: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    "Ball logits of the patches centred at the refined positions (the verifier's, else the classifier's; averaged over flips if `tta`)."
-    net = spec.verifier or spec.classifier
+def verify(spec: BallSpecialist, net: BallNet, image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    "Ball logits of `net` on the patches centred at the refined positions (averaged over flips if the specialist's `tta` is on)."
     patches = crop_patches(image, np.round(xy), net.patch_size)
     return (dihedral_outputs(net, patches) if spec.settings["tta"] else net_outputs(net, patches))[:, 0]
 
@@ -327,13 +327,15 @@ class Candidates:
     "The verified ball candidates of one frame."
     xy: np.ndarray       # (K, 2) refined centres
     radius: np.ndarray   # (K,)
-    logit: np.ndarray    # (K,) mean of proposal and verification logits
+    logit: np.ndarray    # (K,) mean of the verification logits (verifier and ranker, or proposal and verifier)
 
 def candidates(spec: BallSpecialist, image: np.ndarray) -> Candidates:
     "Propose, refine and verify the ball candidates of one RGB frame."
     centres, prop = propose(spec, image)
     xy, r = refine(spec, image, centres)
-    return Candidates(xy, r, (prop + verify(spec, image, xy)) / 2)
+    votes = [verify(spec, spec.verifier or spec.classifier, image, xy)]
+    votes.append(prop if spec.ranker is None else verify(spec, spec.ranker, image, xy))
+    return Candidates(xy, r, np.mean(votes, 0))
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def _select(c: Candidates, threshold: float, max_balls: int, nms_px: float) -> np.ndarray:
@@ -419,7 +421,7 @@ def load_ball_specialist(path, **settings) -> BallSpecialist:
     if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
         raise BadInputError(path, f"not a ball specialist checkpoint (kind {ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__!r})")
     nets = {k: _net_from(v) for k, v in ckpt["nets"].items()}
-    spec = BallSpecialist(nets["classifier"], nets["regressor"], nets.get("verifier"), **{**ckpt["settings"], **settings})
+    spec = BallSpecialist(**nets, **{**ckpt["settings"], **settings})
     spec.info, spec.weights = ckpt.get("info", {}), str(path)
     return spec
 
@@ -433,10 +435,13 @@ def _split_views(view) -> tuple[Any, Any]:
         raise BadInputError(getattr(view, "dataset_name", "view"), f"no frames tagged 'train' (tags: {view.count_sample_tags()}); run sportbench.formats.assign_splits first")
     return train, val
 
-def _mine(spec: BallSpecialist, train_view, run: str, p: dict, progress: bool) -> PatchSet:
-    "Hard negatives: the specialist's predictions (run `run`) on training frames that are not the ball."
-    pseudolabel(train_view, spec.with_settings(max_balls=p["mine_per_frame"]), run, threshold=0.0, overwrite=True, progress=progress)
-    return extract_patches(train_view, p["patch_size"], n_jitter=0, n_blob=0, n_person=0, n_random=0, pred_field=pred_field(run), progress=progress)
+RANKER_JITTER = 3.0  # pixels between the ball's centre and the ranker's positive patches
+
+def _mine(spec: BallSpecialist, train_view, run: str, per_frame: int, patch_size: int, progress: bool, **kinds) -> PatchSet:
+    "The specialist's `per_frame` best candidates (run `run`) on training frames that are not the ball, as hard negatives (+ `kinds` of patches)."
+    pseudolabel(train_view, spec.with_settings(max_balls=per_frame), run, threshold=0.0, overwrite=True, progress=progress)
+    kinds = {"n_jitter": 0, "n_blob": 0, "n_person": 0, "n_random": 0, **kinds}
+    return extract_patches(train_view, patch_size, pred_field=pred_field(run), progress=progress, **kinds)
 
 @contextlib.contextmanager
 def _timed(steps: dict, name: str):
@@ -446,7 +451,7 @@ def _timed(steps: dict, name: str):
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def _train_steps(view, p: dict, experiment: str | None, progress: bool, settings: dict) -> tuple[BallSpecialist, dict]:
-    "Patches, classifier, regressor, mining rounds, verifier; returns the specialist and the seconds per step."
+    "Patches, classifier, regressor, mining rounds, verifier, ranker; returns the specialist and the seconds per step."
     train_view, _ = _split_views(view)
     steps, fit = {}, dict(batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"], experiment=experiment)
     with _timed(steps, "patches"):
@@ -456,16 +461,21 @@ def _train_steps(view, p: dict, experiment: str | None, progress: bool, settings
     with _timed(steps, "regressor"): reg = train_regressor(train, val, p["reg_arch"], p["reg_width"], p["reg_epochs"], **fit).net
     spec = BallSpecialist(clf, reg, **settings)
     for r in range(1, p["mining_rounds"] + 1):
-        with _timed(steps, "mining"): train = concat_patches([train, _mine(spec, train_view, f"ball_mining_{r}", p, progress)])
+        with _timed(steps, "mining"): train = concat_patches([train, _mine(spec, train_view, f"ball_mining_{r}", p["mine_per_frame"], p["patch_size"], progress)])
         with _timed(steps, "classifier"): spec.classifier = train_classifier(train, val, "fcn", p["width"], p["epochs"], run_name=f"ball-classifier-round{r}", **fit).net
     if p["verifier_epochs"]:
         with _timed(steps, "verifier"): spec.verifier = train_classifier(train, val, "fine", p["verifier_width"], p["verifier_epochs"], run_name="ball-verifier", **fit).net
+    if p["ranker_epochs"]:
+        with _timed(steps, "mining"):
+            ranks = _mine(spec, train_view, "ball_ranking", spec.settings["top_k"], p["patch_size"], progress, n_jitter=2 * p["n_jitter"],
+                          jitter=RANKER_JITTER, n_person=8 * p["n_person"], n_random=p["n_random"], seed=p["seed"])
+        with _timed(steps, "ranker"): spec.ranker = train_classifier(ranks, val, "fcn", p["width"], p["ranker_epochs"], run_name="ball-ranker", **fit).net
     return spec, steps
 
 # %% ../nbs/51b_ball_specialist.ipynb
 def train_ball_specialist(view, patch_size: int = 32, width: int = 32, epochs: int = 16, reg_arch: str = "fine", reg_width: int = 8,
                           reg_epochs: int = 30, verifier_width: int = 16,
-                          verifier_epochs: int = 12, mining_rounds: int = 2, mine_per_frame: int = 24, lr: float = 3e-3, batch_size: int = 256,
+                          verifier_epochs: int = 12, ranker_epochs: int = 12, mining_rounds: int = 2, mine_per_frame: int = 24, lr: float = 3e-3, batch_size: int = 256,
                           n_jitter: int = 8, n_blob: int = 16, n_person: int = 8, n_random: int = 16, seed: int = 0,
                           experiment: str | None = "sportbench-ball", progress: bool = True, **settings) -> BallSpecialist:
     "Train a ball specialist from scratch on a view's 'train' frames (patches of its 'val' frames validate), tracked in MLflow."

@@ -14,7 +14,7 @@ from sportbench.pseudolabel import pseudolabel
 from sportbench.store import get_dataset
 
 torch.set_num_threads(1)  # the CPU is shared: one thread per process is faster than two fighting
-TINY = dict(width=8, epochs=4, reg_epochs=40, verifier_epochs=2, batch_size=64, n_person=0, n_blob=8, n_random=8, mine_per_frame=4,
+TINY = dict(width=8, epochs=4, reg_epochs=40, verifier_epochs=2, ranker_epochs=2, batch_size=64, n_person=0, n_blob=8, n_random=8, mine_per_frame=4,
             experiment=None, progress=False)
 
 
@@ -140,7 +140,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(toy, specialist, tmp_
     frames = _frames(toy.match_tags("val"))
     path = specialist.save(tmp_path / "ball.pt")
     for back in (load_ball_specialist(path), load_detector(path)):
-        assert type(back).__name__ == "BallSpecialist" and set(back.nets()) == {"classifier", "regressor", "verifier"}
+        assert type(back).__name__ == "BallSpecialist" and set(back.nets()) == {"classifier", "regressor", "verifier", "ranker"}
         for a, b in zip(specialist.predict(frames, threshold=0.0, max_balls=3), back.predict(frames, threshold=0.0, max_balls=3)):
             np.testing.assert_array_equal(a.xyxy, b.xyxy)
             np.testing.assert_array_equal(a.confidence, b.confidence)
