@@ -135,6 +135,17 @@ def test_specialist_finds_the_toy_ball(toy, specialist):
     assert np.mean(hits) >= 0.75, hits
 
 
+def test_the_ranker_learns_the_searchs_own_candidates_and_votes_with_the_verifier(toy, specialist):
+    from sportbench.ball import candidates, propose, refine, verify
+    train = toy.match_tags("train")
+    ranked, mined = train.count("pred_ball_ranking.detections"), train.count("pred_ball_mining_1.detections")
+    assert ranked > mined >= len(train)  # every candidate of the search (top_k), not the few mined per frame
+    image = _frames(toy.match_tags("val")[:1])[0]
+    xy, _ = refine(specialist, image, propose(specialist, image)[0])
+    both = (verify(specialist, specialist.verifier, image, xy) + verify(specialist, specialist.ranker, image, xy)) / 2
+    np.testing.assert_allclose(candidates(specialist, image).logit, both, rtol=1e-5)
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(toy, specialist, tmp_path):
     from sportbench.detect import load_detector
     frames = _frames(toy.match_tags("val"))
